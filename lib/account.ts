@@ -1,0 +1,53 @@
+// The account as the nodes see it: the config node's shape and how its client is made.
+import { JetstreamClient } from './client';
+import { JetstreamError } from './errors';
+import type { EventHub, SeenWindow } from './event-hub';
+import { num, type NodeDef, type RedNode } from './red';
+
+export const DEFAULT_URL = 'https://api.jetstreamrfid.com';
+/** The editor shows this placeholder for a stored password it never receives. */
+export const STORED_PASSWORD = '__PWRD__';
+
+export interface ConfigDef extends NodeDef {
+  url?: string;
+  timeout?: number | string;
+  retries?: number | string;
+}
+
+export interface ConfigNode extends RedNode<{ accessKey?: string }> {
+  client: JetstreamClient | null;
+  /** Why there is no client (missing key, bad URL), for the nodes using the account. */
+  configError: JetstreamError | null;
+  hub: EventHub;
+}
+
+// EventIds already delivered, per account, kept across restarts of the config node (a full
+// redeploy) so that a batch delivered just before a redeploy is not emitted again after it.
+export const seenByAccount = new Map<string, SeenWindow>();
+
+export function makeClient(def: ConfigDef, accessKey: string | undefined): JetstreamClient {
+  const timeout = num(def.timeout, 30_000);
+  const retries = num(def.retries, 3);
+  if (!(timeout > 0))
+    throw new JetstreamError('JETSTREAM_INVALID_INPUT', `Invalid timeout ${def.timeout}.`);
+  if (!(retries >= 0))
+    throw new JetstreamError('JETSTREAM_INVALID_INPUT', `Invalid retries ${def.retries}.`);
+  if (!accessKey || !accessKey.trim()) {
+    throw new JetstreamError(
+      'JETSTREAM_UNAUTHORIZED',
+      'No access key set on the Jetstream account.',
+    );
+  }
+  return new JetstreamClient({ url: (def.url || DEFAULT_URL).trim(), accessKey, timeout, retries });
+}
+
+/** What the dialog shows when the test fails: which part (key or URL) is wrong. */
+export function failure(err: unknown): { ok: false; code: string; message: string } {
+  const e = err as JetstreamError;
+  let hint = '';
+  if (e.code === 'JETSTREAM_UNAUTHORIZED') hint = 'The access key is wrong or missing. ';
+  else if (e.code === 'JETSTREAM_NETWORK' || e.code === 'JETSTREAM_NOT_FOUND')
+    hint = 'Check the URL. ';
+  else if (e.code === 'JETSTREAM_INVALID_INPUT') hint = 'Check the URL. ';
+  return { ok: false, code: e.code ?? 'ERROR', message: hint + (e.message ?? String(err)) };
+}

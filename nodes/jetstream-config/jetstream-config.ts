@@ -1,0 +1,86 @@
+// jetstream-config: the account. Owns the one HTTP client and the one event hub that every node
+// using this account shares; the hub polls only while someone subscribes.
+import type { JetstreamClient } from '../../lib/client';
+import type { JetstreamError } from '../../lib/errors';
+import { EventHub, SeenWindow } from '../../lib/event-hub';
+import {
+  ConfigDef,
+  ConfigNode,
+  STORED_PASSWORD,
+  failure,
+  makeClient,
+  seenByAccount,
+} from '../../lib/account';
+import { num, type RED } from '../../lib/red';
+
+export = function register(RED: RED): void {
+  function JetstreamConfigNode(this: ConfigNode, def: ConfigDef) {
+    RED.nodes.createNode(this, def);
+    this.client = null;
+    this.configError = null;
+    try {
+      this.client = makeClient(def, this.credentials?.accessKey);
+    } catch (err) {
+      this.configError = err as JetstreamError;
+    }
+    let seen = seenByAccount.get(this.id);
+    if (!seen) seenByAccount.set(this.id, (seen = new SeenWindow()));
+    this.hub = new EventHub(this.client, this.configError, { seen });
+
+    this.on('close', (removed: boolean, done: () => void) => {
+      this.hub
+        .close()
+        .catch(() => undefined)
+        .then(() => {
+          this.client?.close();
+          if (removed) seenByAccount.delete(this.id);
+          done();
+        });
+    });
+  }
+
+  RED.nodes.registerType('jetstream-config', JetstreamConfigNode, {
+    credentials: { accessKey: { type: 'password' } },
+  });
+
+  // Editor helpers: "Test connection" and device autocomplete. The key stays server-side: the
+  // dialog sends either a newly typed key or nothing (then the stored one is used).
+  RED.httpAdmin.post(
+    '/jetstream-rfid/devices',
+    RED.auth.needsPermission('jetstream-config.write'),
+    (req, res) => {
+      const body = req.body ?? {};
+      const id = typeof body.id === 'string' ? body.id : '';
+      const typed =
+        typeof body.accessKey === 'string' && body.accessKey !== STORED_PASSWORD
+          ? body.accessKey
+          : '';
+      const deployed = id ? (RED.nodes.getNode(id) as ConfigNode | null) : null;
+      const stored = id ? (deployed?.credentials ?? RED.nodes.getCredentials(id)) : undefined;
+      const def: ConfigDef = {
+        id,
+        type: 'jetstream-config',
+        url: typeof body.url === 'string' ? body.url : undefined,
+        timeout: Math.min(num(body.timeout, 10_000) || 10_000, 10_000),
+        retries: 0,
+      };
+      let client: JetstreamClient;
+      try {
+        client = makeClient(def, typed || stored?.accessKey);
+      } catch (err) {
+        res.json(failure(err));
+        return;
+      }
+      client
+        .listDevices()
+        .then((devices) => {
+          const names = devices
+            .map((d) => d?.Name)
+            .filter((n): n is string => typeof n === 'string');
+          res.json({ ok: true, devices: names.sort() });
+        })
+        .catch((err: unknown) => res.json(failure(err)))
+        .finally(() => client.close());
+    },
+  );
+};

@@ -1,0 +1,78 @@
+// Shared pieces of the runtime tests: the nodes, the test helper, the simulator, waiting.
+import path from 'node:path';
+import { startSimulator, type Simulator, type SimulatorOptions } from '../lib/simulator';
+import type { NodeMessage } from '../lib/red';
+
+/* eslint-disable @typescript-eslint/no-require-imports, @typescript-eslint/no-explicit-any */
+export const helper: any = require('node-red-node-test-helper');
+helper.init(require.resolve('node-red'));
+
+export const configNode = require('../nodes/jetstream-config/jetstream-config');
+export const eventsNode = require('../nodes/jetstream-events/jetstream-events');
+export const syncNode = require('../nodes/jetstream-sync-credentials/jetstream-sync-credentials');
+export const catchNode = require('@node-red/nodes/core/common/25-catch.js');
+export const allNodes = [configNode, eventsNode, syncNode, catchNode];
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+export const KEY = '5f0c3a9e-1b2d-4c6e-8f70-9a1b2c3d4e5f';
+export const ROOT = path.join(__dirname, '..', '..');
+
+export function sim(opts: SimulatorOptions = {}): Promise<Simulator> {
+  return startSimulator({ accessKey: KEY, ...opts });
+}
+
+export function startHelper(): Promise<void> {
+  return new Promise((resolve) => helper.startServer(resolve));
+}
+
+export async function stopHelper(): Promise<void> {
+  await helper.unload();
+  await new Promise((resolve) => helper.stopServer(resolve));
+}
+
+/** A config node pointing at the simulator, with its credentials keyed by id. */
+export function account(s: Simulator, id = 'acct', extra: Record<string, unknown> = {}) {
+  return {
+    node: {
+      id,
+      type: 'jetstream-config',
+      name: 'sim',
+      url: s.url,
+      timeout: 5000,
+      retries: 3,
+      ...extra,
+    },
+    creds: { [id]: { accessKey: s.accessKey } },
+  };
+}
+
+/** Polls until `check` is true; fails with `what` after `ms`. */
+export async function until(check: () => boolean, ms = 10_000, what = 'condition'): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`Timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Collects every msg a helper node receives. */
+export function collect(id: string): NodeMessage[] {
+  const out: NodeMessage[] = [];
+  helper.getNode(id).on('input', (msg: NodeMessage) => out.push(msg));
+  return out;
+}
+
+/** All status objects a node has shown (the helper spies on node.status). */
+export function statuses(id: string): Array<{ fill?: string; shape?: string; text?: string }> {
+  return helper.getNode(id).status.args.map((a: unknown[]) => a[0]);
+}
+
+/** Every log line of the runtime so far, as text. */
+export function logText(): string {
+  return helper
+    .log()
+    .args.map((a: unknown[]) => JSON.stringify(a[0]))
+    .join('\n');
+}
