@@ -37,6 +37,14 @@ export class JetstreamError extends Error {
     this.retryAfterMs = init.retryAfterMs;
     this.aborted = init.aborted ?? false;
   }
+
+  /**
+   * Node-RED puts this text in msg.error.message. Leading with the code keeps it visible to
+   * Catch nodes on Node-RED 3.x, which does not copy err.code to msg.error.code.
+   */
+  override toString(): string {
+    return `${this.code}: ${this.message}`;
+  }
 }
 
 export function invalidInput(message: string, device?: string): JetstreamError {

@@ -6,6 +6,7 @@ import type { NodeMessage } from '../lib/red';
 import {
   account,
   collect,
+  errorCode,
   helper,
   KEY,
   logText,
@@ -266,7 +267,7 @@ describe('jetstream-events', function () {
     await helper.load(allNodes, f.nodes, f.creds);
     const caught = collect('caught');
     await until(() => caught.length === 1, 5000, 'error reaches Catch');
-    assert.equal((caught[0].error as { code?: string }).code, 'JETSTREAM_UNAUTHORIZED');
+    assert.equal(errorCode(caught[0]), 'JETSTREAM_UNAUTHORIZED');
     await sleep(2500);
     assert.equal(s.log.length, 1, 'one request, then a minute of quiet');
     assert.equal(caught.length, 1, 'reported once per outage');
@@ -283,7 +284,7 @@ describe('jetstream-events', function () {
     await helper.load(allNodes, f.nodes, f.creds);
     const caught = collect('caught');
     await until(() => caught.length === 1, 5000, 'config error reaches Catch');
-    assert.equal((caught[0].error as { code?: string }).code, 'JETSTREAM_INVALID_INPUT');
+    assert.equal(errorCode(caught[0]), 'JETSTREAM_INVALID_INPUT');
     assert.match(String((caught[0].error as { message: string }).message), /unencrypted/);
     assert.equal(statuses('ev').at(-1)?.fill, 'red');
 
@@ -310,9 +311,7 @@ describe('jetstream-events', function () {
     for (const id of ['l0', 'l9', 'i0', 'na']) {
       assert.equal(statuses(id).at(-1)?.fill, 'red', id);
     }
-    assert.ok(
-      caught.every((m) => (m.error as { code?: string }).code === 'JETSTREAM_INVALID_INPUT'),
-    );
+    assert.ok(caught.every((m) => errorCode(m) === 'JETSTREAM_INVALID_INPUT'));
     await sleep(100);
     assert.equal(s.log.length, 0);
   });

@@ -5,12 +5,18 @@ import type { NodeMessage } from '../lib/red';
 
 /* eslint-disable @typescript-eslint/no-require-imports, @typescript-eslint/no-explicit-any */
 export const helper: any = require('node-red-node-test-helper');
-helper.init(require.resolve('node-red'));
+// The compatibility matrix (.ci/matrix) points NODE_RED_PATH at another Node-RED install.
+const redPath = process.env.NODE_RED_PATH
+  ? require.resolve('node-red', { paths: [process.env.NODE_RED_PATH] })
+  : require.resolve('node-red');
+helper.init(redPath);
 
 export const configNode = require('../nodes/jetstream-config/jetstream-config');
 export const eventsNode = require('../nodes/jetstream-events/jetstream-events');
 export const syncNode = require('../nodes/jetstream-sync-credentials/jetstream-sync-credentials');
-export const catchNode = require('@node-red/nodes/core/common/25-catch.js');
+export const catchNode = require(
+  require.resolve('@node-red/nodes/core/common/25-catch.js', { paths: [path.dirname(redPath)] }),
+);
 export const allNodes = [configNode, eventsNode, syncNode, catchNode];
 /* eslint-enable @typescript-eslint/no-require-imports */
 
@@ -75,4 +81,13 @@ export function logText(): string {
     .log()
     .args.map((a: unknown[]) => JSON.stringify(a[0]))
     .join('\n');
+}
+
+/**
+ * The JETSTREAM_* code of an error a Catch node received: msg.error.code on Node-RED 4+, the
+ * leading word of msg.error.message on 3.x (which does not copy err.code).
+ */
+export function errorCode(msg: NodeMessage): string | undefined {
+  const error = msg.error as { code?: string; message?: string } | undefined;
+  return error?.code ?? /^(JETSTREAM_[A-Z_]+):/.exec(error?.message ?? '')?.[1];
 }
