@@ -15,6 +15,8 @@ export interface ConfigDef extends NodeDef {
 }
 
 export interface ConfigNode extends RedNode<{ accessKey?: string }> {
+  /** The settings as deployed (url, timeout, retries), for the editor's helpers. */
+  def: ConfigDef;
   client: JetstreamClient | null;
   /** Why there is no client (missing key, bad URL), for the nodes using the account. */
   configError: JetstreamError | null;
@@ -24,6 +26,13 @@ export interface ConfigNode extends RedNode<{ accessKey?: string }> {
 // EventIds already delivered, per account, kept across restarts of the config node (a full
 // redeploy) so that a batch delivered just before a redeploy is not emitted again after it.
 export const seenByAccount = new Map<string, SeenWindow>();
+
+/** A dialog value that is exactly `${VAR}`, as Node-RED would substitute it on deploy. */
+export function fromEnv(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const m = /^\$\{(\w+)\}$/.exec(value.trim());
+  return m ? process.env[m[1]] : value;
+}
 
 export function makeClient(def: ConfigDef, accessKey: string | undefined): JetstreamClient {
   const timeout = num(def.timeout, 30_000);

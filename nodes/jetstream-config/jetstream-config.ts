@@ -8,14 +8,16 @@ import {
   ConfigNode,
   STORED_PASSWORD,
   failure,
+  fromEnv,
   makeClient,
   seenByAccount,
 } from '../../lib/account';
-import { num, type RED } from '../../lib/red';
+import { getConfigNode, num, type RED } from '../../lib/red';
 
 export = function register(RED: RED): void {
   function JetstreamConfigNode(this: ConfigNode, def: ConfigDef) {
     RED.nodes.createNode(this, def);
+    this.def = def;
     this.client = null;
     this.configError = null;
     try {
@@ -51,17 +53,16 @@ export = function register(RED: RED): void {
     (req, res) => {
       const body = req.body ?? {};
       const id = typeof body.id === 'string' ? body.id : '';
-      const typed =
-        typeof body.accessKey === 'string' && body.accessKey !== STORED_PASSWORD
-          ? body.accessKey
-          : '';
-      const deployed = id ? (RED.nodes.getNode(id) as ConfigNode | null) : null;
+      const typedKey = fromEnv(body.accessKey);
+      const typed = typedKey && typedKey !== STORED_PASSWORD ? typedKey : '';
+      const deployed = id ? getConfigNode<ConfigNode>(RED, id, 'jetstream-config') : null;
       const stored = id ? (deployed?.credentials ?? RED.nodes.getCredentials(id)) : undefined;
+      // The dialog's unsaved URL wins; else the deployed account's (never silently the cloud).
       const def: ConfigDef = {
         id,
         type: 'jetstream-config',
-        url: typeof body.url === 'string' ? body.url : undefined,
-        timeout: Math.min(num(body.timeout, 10_000) || 10_000, 10_000),
+        url: fromEnv(body.url) ?? deployed?.def.url,
+        timeout: Math.min(num(body.timeout ?? deployed?.def.timeout, 10_000) || 10_000, 10_000),
         retries: 0,
       };
       let client: JetstreamClient;
