@@ -1,7 +1,7 @@
 // The account as the nodes see it: the config node's shape and how its client is made.
 import { JetstreamClient } from './client';
 import { JetstreamError } from './errors';
-import type { EventHub, SeenWindow } from './event-hub';
+import type { AccountMemory, EventHub } from './event-hub';
 import { num, type NodeDef, type RedNode } from './red';
 
 export const DEFAULT_URL = 'https://api.jetstreamrfid.com';
@@ -23,9 +23,10 @@ export interface ConfigNode extends RedNode<{ accessKey?: string }> {
   hub: EventHub;
 }
 
-// EventIds already delivered, per account, kept across restarts of the config node (a full
-// redeploy) so that a batch delivered just before a redeploy is not emitted again after it.
-export const seenByAccount = new Map<string, SeenWindow>();
+// Per account, kept across restarts of the config node (a full redeploy): the EventIds already
+// delivered, so a batch delivered just before a redeploy is not emitted again after it, and the
+// events held for listeners that are restarting.
+export const memoryByAccount = new Map<string, AccountMemory>();
 
 /** A dialog value that is exactly `${VAR}`, as Node-RED would substitute it on deploy. */
 export function fromEnv(value: unknown): string | undefined {
@@ -34,7 +35,11 @@ export function fromEnv(value: unknown): string | undefined {
   return m ? process.env[m[1]] : value;
 }
 
-export function makeClient(def: ConfigDef, accessKey: string | undefined): JetstreamClient {
+export function makeClient(
+  def: ConfigDef,
+  accessKey: string | undefined,
+  retryBaseMs?: number,
+): JetstreamClient {
   const timeout = num(def.timeout, 30_000);
   const retries = num(def.retries, 3);
   if (!(timeout > 0))
@@ -47,7 +52,13 @@ export function makeClient(def: ConfigDef, accessKey: string | undefined): Jetst
       'No access key set on the Jetstream account.',
     );
   }
-  return new JetstreamClient({ url: (def.url || DEFAULT_URL).trim(), accessKey, timeout, retries });
+  return new JetstreamClient({
+    url: (def.url || DEFAULT_URL).trim(),
+    accessKey,
+    timeout,
+    retries,
+    retryBaseMs,
+  });
 }
 
 /** What the dialog shows when the test fails: which part (key or URL) is wrong. */

@@ -291,8 +291,11 @@ export class JetstreamClient {
       } catch (e) {
         err = e as JetstreamError;
       }
+      // An unreadable 2xx was still answered (and acted on): resending a POST would repeat it.
+      const answered2xx = err.statusCode !== undefined && err.statusCode < 300;
       const retryable =
         !err.aborted &&
+        !answered2xx &&
         (err.code === 'JETSTREAM_NETWORK' ||
           err.code === 'JETSTREAM_SERVER_ERROR' ||
           err.code === 'JETSTREAM_RATE_LIMITED');

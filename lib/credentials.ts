@@ -3,11 +3,17 @@
 import type { CallOptions, JetstreamClient } from './client';
 import { invalidInput } from './errors';
 import type { CredentialType } from './types';
-import { describe } from './validate';
 
 export const MAX_CREDENTIALS = 10_000;
 const TYPES: CredentialType[] = ['Basic', 'User', 'Pin'];
 const BASIC = /^[0-9A-Fa-f]{10,40}$/;
+
+/** What a refused value is, without its content: it may be a password or PIN. */
+function shape(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}
 
 export interface CredentialChange {
   type: CredentialType;
@@ -31,7 +37,7 @@ export function parseCredentialChange(value: unknown, prop = 'credentials'): Cre
   const where = `msg.${prop}`;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw invalidInput(
-      `${where} must be an object like {type, add, remove} or {type, replace}, got ${describe(value)}.`,
+      `${where} must be an object like {type, add, remove} or {type, replace}, got ${shape(value)}.`,
     );
   }
   const v = value as Record<string, unknown>;
@@ -45,7 +51,9 @@ export function parseCredentialChange(value: unknown, prop = 'credentials'): Cre
     (t) => typeof rawType === 'string' && t.toLowerCase() === rawType.toLowerCase(),
   );
   if (!type)
-    throw invalidInput(`${where}.type must be Basic, User or Pin, got ${describe(rawType)}.`);
+    throw invalidInput(
+      `${where}.type must be Basic, User or Pin, got ${typeof rawType === 'string' ? JSON.stringify(rawType.slice(0, 20)) : shape(rawType)}.`,
+    );
   if (v.replace !== undefined && (v.add !== undefined || v.remove !== undefined)) {
     throw invalidInput(`${where}: use either replace, or add and/or remove, not both.`);
   }
@@ -67,7 +75,7 @@ function checkValues(
   if (type === 'Basic') return checkIds(type, value, where);
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw invalidInput(
-      `${where} must be an object {id: secret} for ${type} credentials, got ${describe(value)}.`,
+      `${where} must be an object {id: secret} for ${type} credentials, got ${shape(value)}.`,
     );
   }
   const entries = Object.entries(value as Record<string, unknown>);
@@ -85,8 +93,7 @@ function checkValues(
 }
 
 function checkIds(type: CredentialType, value: unknown, where: string): string[] {
-  if (!Array.isArray(value))
-    throw invalidInput(`${where} must be an array, got ${describe(value)}.`);
+  if (!Array.isArray(value)) throw invalidInput(`${where} must be an array, got ${shape(value)}.`);
   if (value.length > MAX_CREDENTIALS)
     throw invalidInput(`${where} has more than ${MAX_CREDENTIALS} entries.`);
   return value.map((id) => {

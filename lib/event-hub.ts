@@ -7,6 +7,11 @@ import { JetstreamError } from './errors';
 import type { JetstreamEvent } from './types';
 
 export interface SubscriptionOptions {
+  /**
+   * The subscribing node's id. A node restarting (redeploy, stop/start) is parked under it:
+   * events fetched meanwhile are kept and handed to its next subscription.
+   */
+  id?: string;
   /** Event types wanted; empty = all. */
   types?: string[];
   /** Only this device; '' or undefined = all. */
@@ -34,12 +39,13 @@ export type HubState =
 export interface Subscription {
   /** Poll the loops serving this subscription now rather than at the next interval. */
   nudge(): void;
-  unsubscribe(): void;
+  /** `restarting`: the node comes back (Node-RED's `removed` is false): park, don't drop. */
+  unsubscribe(restarting?: boolean): void;
 }
 
 export interface HubOptions {
-  /** Ids already emitted: shared across hub restarts of one account so redeploys do not repeat. */
-  seen?: SeenWindow;
+  /** What outlives a hub restart of one account (a full redeploy): see AccountMemory. */
+  memory?: AccountMemory;
   /** Backoff after a failed poll: first step and cap, ms. */
   backoffBaseMs?: number;
   backoffMaxMs?: number;
@@ -52,22 +58,47 @@ export interface HubOptions {
 /** A bounded set of recent EventIds, oldest evicted first; memory stays flat. */
 export class SeenWindow {
   private readonly ids = new Set<string>();
-  constructor(readonly capacity = 20_000) {}
+  // Insertion order in a ring: evicting through the Set's own iterator would step over every
+  // deleted entry V8 has not compacted yet, which made a full window slow.
+  private readonly ring: string[];
+  private head = 0;
+  constructor(readonly capacity = 20_000) {
+    this.ring = new Array<string>(capacity);
+  }
   has(id: string): boolean {
     return this.ids.has(id);
   }
   add(id: string): void {
     if (this.ids.has(id)) return;
+    const old = this.ring[this.head];
+    if (old !== undefined) this.ids.delete(old);
+    this.ring[this.head] = id;
+    this.head = (this.head + 1) % this.capacity;
     this.ids.add(id);
-    if (this.ids.size > this.capacity) {
-      // Sets iterate in insertion order: the first entry is the oldest.
-      this.ids.delete(this.ids.values().next().value as string);
-    }
   }
   get size(): number {
     return this.ids.size;
   }
 }
+
+/** A restarting node's filter and the events that arrived while it was away. */
+interface Parked {
+  types: string[];
+  device: string;
+  events: JetstreamEvent[];
+  since: number;
+}
+
+/** Per-account state kept across hub restarts, so that redeploys neither repeat nor lose events. */
+export class AccountMemory {
+  readonly seen = new SeenWindow();
+  readonly parked = new Map<string, Parked>();
+}
+
+/** A parked node that has not come back by then was changed or moved: forget it. */
+const PARK_MS = 60_000;
+/** At most this many events are kept for one parked node. */
+const PARK_LIMIT = 10_000;
 
 interface Sub extends SubscriptionOptions {
   types: string[];
@@ -89,9 +120,10 @@ export class EventHub {
   private readonly subs = new Set<Sub>();
   private readonly loops = new Map<string, PollLoop>();
   private readonly seen: SeenWindow;
+  private readonly parked: Map<string, Parked>;
   private state: HubState = { kind: 'polling' };
   private closed = false;
-  readonly options: Required<Omit<HubOptions, 'seen'>>;
+  readonly options: Required<Omit<HubOptions, 'memory'>>;
 
   /** `client` is null when the account is misconfigured: subscribers get `failed`, no requests. */
   constructor(
@@ -99,7 +131,9 @@ export class EventHub {
     private readonly configError: Error | null = null,
     options: HubOptions = {},
   ) {
-    this.seen = options.seen ?? new SeenWindow();
+    const memory = options.memory ?? new AccountMemory();
+    this.seen = memory.seen;
+    this.parked = memory.parked;
     this.options = {
       backoffBaseMs: options.backoffBaseMs ?? 1000,
       backoffMaxMs: options.backoffMaxMs ?? 60_000,
@@ -114,6 +148,12 @@ export class EventHub {
     const keys = types.length === 0 ? [keyOf(ANY, device)] : types.map((t) => keyOf(t, device));
     const sub: Sub = { ...options, types, device, keys };
     this.subs.add(sub);
+    const parked = options.id === undefined ? undefined : this.parked.get(options.id);
+    if (parked) {
+      // Back from a restart: first what arrived meanwhile, in order.
+      this.parked.delete(options.id!);
+      for (const event of parked.events) if (matches(sub, event)) sub.deliver(event);
+    }
     if (!this.client) {
       const error = this.configError ?? new Error('Jetstream account is not configured.');
       sub.onState?.({ kind: 'failed', error });
@@ -128,8 +168,12 @@ export class EventHub {
           if (sub.keys.some((k) => covers(loop.key, k))) loop.pollNow();
         }
       },
-      unsubscribe: () => {
-        if (this.subs.delete(sub)) this.plan();
+      unsubscribe: (restarting = false) => {
+        if (!this.subs.delete(sub)) return;
+        if (restarting && sub.id !== undefined) {
+          this.parked.set(sub.id, { types, device, events: [], since: Date.now() });
+        }
+        this.plan();
       },
     };
   }
@@ -188,13 +232,18 @@ export class EventHub {
 
   /** Hands one fetched batch to the subscribers: sorted, new events only, in order. */
   dispatch(events: unknown[]): void {
+    const now = Date.now();
+    for (const [id, p] of this.parked) if (now - p.since > PARK_MS) this.parked.delete(id);
     for (const event of sortByTime(events.filter((e) => this.wellFormed(e)))) {
       if (this.seen.has(event.EventId)) continue;
       this.seen.add(event.EventId);
       let handed = 0;
+      for (const p of this.parked.values()) {
+        if (matches(p, event) && p.events.push(structuredClone(event)) > PARK_LIMIT)
+          p.events.shift();
+      }
       for (const s of this.subs) {
-        if (s.types.length > 0 && !s.types.includes(event.Type)) continue;
-        if (s.device && s.device !== event.Device) continue;
+        if (!matches(s, event)) continue;
         try {
           // Each subscriber may change what it gets: only the first receives the original.
           s.deliver(handed++ === 0 ? event : structuredClone(event));
@@ -243,6 +292,7 @@ export class EventHub {
 /** One non-overlapping poll loop (a setTimeout chain) for one server-side filter. */
 class PollLoop {
   private timer: NodeJS.Timeout | null = null;
+  private immediate: NodeJS.Immediate | null = null;
   private fetch: AbortController | null = null;
   private deleting: Promise<void> | null = null;
   private deleteAbort: AbortController | null = null;
@@ -283,8 +333,7 @@ class PollLoop {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
+    this.cancelTimer();
     this.fetch?.abort();
     if (this.deleting) {
       // The batch was delivered: let its delete finish so that it is not emitted again, but
@@ -297,12 +346,23 @@ class PollLoop {
 
   private schedule(ms: number): void {
     if (this.stopped) return;
-    if (this.timer) clearTimeout(this.timer);
+    this.cancelTimer();
     this.nextAt = Date.now() + ms;
-    this.timer = setTimeout(() => {
+    const run = () => {
       this.timer = null;
+      this.immediate = null;
       void this.tick();
-    }, ms);
+    };
+    // Draining: setTimeout(0) would wait at least 1 ms per batch; setImmediate does not.
+    if (ms <= 0) this.immediate = setImmediate(run);
+    else this.timer = setTimeout(run, ms);
+  }
+
+  private cancelTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    if (this.immediate) clearImmediate(this.immediate);
+    this.timer = null;
+    this.immediate = null;
   }
 
   private async tick(): Promise<void> {
@@ -357,6 +417,11 @@ class PollLoop {
     }
     this.schedule(next);
   }
+}
+
+function matches(filter: { types: string[]; device: string }, event: JetstreamEvent): boolean {
+  if (filter.types.length > 0 && !filter.types.includes(event.Type)) return false;
+  return !filter.device || filter.device === event.Device;
 }
 
 /** Stable sort by EventTime; an unreadable time keeps the position of the event before it. */

@@ -67,6 +67,7 @@ export interface RED {
     post(path: string, ...handlers: Handler[]): void;
   };
   auth: { needsPermission(permission: string): Handler };
+  settings: Record<string, unknown>;
   events: {
     once(event: string, listener: () => void): void;
     removeListener(event: string, listener: () => void): void;

@@ -165,6 +165,7 @@ describe('jetstream-events', function () {
     const all = collect('all-out');
     const hb1 = collect('hb1-out');
     await until(() => all.length === 80 && hb1.length === 20, 5000, 'both listeners');
+    await until(() => s.queueLength() === 0, 5000, 'batch deleted');
     const acct = helper.getNode('acct') as ConfigNode;
     assert.equal(acct.hub.loopCount, 1, 'the all-types loop covers the narrower filter');
     const gets = s.log.filter((r) => r.method === 'GET');

@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 
 import { startSimulator, type Simulator } from '../lib/simulator';
+import { uuid } from '../lib/simulator/uuid';
 import type { EventBatch, JetstreamEvent } from '../lib/types';
 
 const KEY = '11111111-2222-3333-4444-555555555555';
@@ -349,6 +350,14 @@ describe('Jetstream simulator', function () {
       sim.publishMany(150);
       r = await call(sim, 'GET', '/3/events');
       assert.equal((r.body as EventBatch).Count, 100);
+    });
+
+    it('generates unique v4 UUIDs', () => {
+      const ids = Array.from({ length: 2000 }, () => uuid());
+      for (const id of ids) {
+        assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      }
+      assert.equal(new Set(ids).size, ids.length);
     });
 
     it('fills EventId, EventTime and Version on publish', () => {

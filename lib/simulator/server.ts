@@ -1,7 +1,6 @@
 // Local Jetstream v3 simulator: HTTP server, devices, commands, credentials, the event queue,
 // fault injection and the /_sim/ control API.
 
-import { randomUUID } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -19,6 +18,7 @@ import type {
   SimulatorStats,
 } from './api';
 import { EventQueue } from './event-queue';
+import { uuid } from './uuid';
 
 export const DEFAULT_ACCESS_KEY = '00000000-0000-0000-0000-000000000000';
 const JSON_CT = 'application/json; charset=utf-8';
@@ -307,7 +307,7 @@ export class JetstreamSimulator implements Simulator {
       { Type: ev.Type, EventId: '', EventTime: '', Version: undefined as number | undefined },
       ev,
     );
-    out.EventId = typeof ev.EventId === 'string' && ev.EventId ? ev.EventId : randomUUID();
+    out.EventId = typeof ev.EventId === 'string' && ev.EventId ? ev.EventId : uuid();
     out.EventTime =
       typeof ev.EventTime === 'string' && ev.EventTime ? ev.EventTime : jetstreamTime();
     out.Version =
@@ -325,17 +325,19 @@ export class JetstreamSimulator implements Simulator {
       for (let i = 0; i < count; i++) this.publish(make(i));
       return;
     }
-    // Fast path: the default HeartbeatEvent is serialised by hand (same JSON as JSON.stringify).
+    // Fast path for the default HeartbeatEvent (no defaulting logic per event).
+    const queue = this.queue;
     for (let i = 0; i < count; i++) {
       const t = jetstreamTime();
-      const id = randomUUID();
-      this.queue.append(
-        id,
-        'HeartbeatEvent',
-        'Bench-1',
-        2,
-        `{"Type":"HeartbeatEvent","EventId":"${id}","EventTime":"${t}","Version":2,"Device":"Bench-1","ReceivedTime":"${t}"}`,
-      );
+      const ev: JetstreamEvent = {
+        Type: 'HeartbeatEvent',
+        EventId: uuid(),
+        EventTime: t,
+        Version: 2,
+        Device: 'Bench-1',
+        ReceivedTime: t,
+      };
+      queue.append(ev.EventId, 'HeartbeatEvent', 'Bench-1', 2, JSON.stringify(ev));
     }
   }
 
@@ -471,7 +473,7 @@ export class JetstreamSimulator implements Simulator {
   }
 
   private runSync(d: SimDevice): Reply {
-    const cmd: Command = { id: randomUUID(), name: 'SyncCredentials', exceptions: [] };
+    const cmd: Command = { id: uuid(), name: 'SyncCredentials', exceptions: [] };
     const params: KeyValue[] = [];
     for (const v of d.basic) params.push({ Key: 'Add', Value: v });
     for (const k of d.user.keys()) params.push({ Key: 'Add', Value: k });
@@ -984,7 +986,7 @@ export class JetstreamSimulator implements Simulator {
       device: q.device || undefined,
       version,
     });
-    const batchId = randomUUID();
+    const batchId = uuid();
     if (ids.length) this.queue.registerBatch(batchId, ids);
     return {
       status: 200,

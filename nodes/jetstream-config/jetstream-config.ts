@@ -2,7 +2,7 @@
 // using this account shares; the hub polls only while someone subscribes.
 import type { JetstreamClient } from '../../lib/client';
 import type { JetstreamError } from '../../lib/errors';
-import { EventHub, SeenWindow } from '../../lib/event-hub';
+import { AccountMemory, EventHub } from '../../lib/event-hub';
 import {
   ConfigDef,
   ConfigNode,
@@ -10,7 +10,7 @@ import {
   failure,
   fromEnv,
   makeClient,
-  seenByAccount,
+  memoryByAccount,
 } from '../../lib/account';
 import { getConfigNode, num, type RED } from '../../lib/red';
 
@@ -18,16 +18,18 @@ export = function register(RED: RED): void {
   function JetstreamConfigNode(this: ConfigNode, def: ConfigDef) {
     RED.nodes.createNode(this, def);
     this.def = def;
+    // settings.js `jetstreamConfigBackoffMs`: first retry step after a failure (default 1 s).
+    const backoffMs = num(RED.settings.jetstreamConfigBackoffMs, 1000) || 1000;
     this.client = null;
     this.configError = null;
     try {
-      this.client = makeClient(def, this.credentials?.accessKey);
+      this.client = makeClient(def, this.credentials?.accessKey, backoffMs / 2);
     } catch (err) {
       this.configError = err as JetstreamError;
     }
-    let seen = seenByAccount.get(this.id);
-    if (!seen) seenByAccount.set(this.id, (seen = new SeenWindow()));
-    this.hub = new EventHub(this.client, this.configError, { seen });
+    let memory = memoryByAccount.get(this.id);
+    if (!memory) memoryByAccount.set(this.id, (memory = new AccountMemory()));
+    this.hub = new EventHub(this.client, this.configError, { memory, backoffBaseMs: backoffMs });
 
     this.on('close', (removed: boolean, done: () => void) => {
       this.hub
@@ -35,7 +37,7 @@ export = function register(RED: RED): void {
         .catch(() => undefined)
         .then(() => {
           this.client?.close();
-          if (removed) seenByAccount.delete(this.id);
+          if (removed) memoryByAccount.delete(this.id);
           done();
         });
     });

@@ -109,6 +109,7 @@ export = function register(RED: RED): void {
         }
         const settings = readSettings(def);
         subscription = account.hub.subscribe({
+          id: node.id,
           ...settings,
           deliver(event) {
             count++;
@@ -134,9 +135,9 @@ export = function register(RED: RED): void {
       }
     });
 
-    this.on('close', (_removed: boolean, done: () => void) => {
+    this.on('close', (removed: boolean, done: () => void) => {
       cancelStart();
-      subscription?.unsubscribe();
+      subscription?.unsubscribe(!removed);
       if (statusTimer) clearTimeout(statusTimer);
       node.status({});
       done();

@@ -66,22 +66,27 @@ export = function register(RED: RED): void {
     let subscription: Subscription | null = null;
     let closed = false;
 
+    // The latest result, shown once nothing is in flight any more (a result reported while
+    // other requests run would otherwise be overwritten by "syncing N" and then lost).
+    let lastResult: { fill: 'green' | 'red' | 'yellow'; text: string } | undefined;
     const showStatus = (last?: { fill: 'green' | 'red' | 'yellow'; text: string }) => {
       if (closed) return;
+      if (last) lastResult = last;
       if (inFlight > 0)
         node.status({
           fill: 'blue',
           shape: 'dot',
           text: `${action === 'sync' ? 'syncing' : 'reading'} ${inFlight}`,
         });
-      else if (last)
-        node.status({
-          fill: last.fill,
-          shape: last.fill === 'green' ? 'dot' : 'ring',
-          text: last.text,
-        });
-      else if (waiters.size > 0)
+      // While completions are pending, a success is not the end of it: keep "waiting for N".
+      else if (waiters.size > 0 && lastResult?.fill !== 'red')
         node.status({ fill: 'yellow', shape: 'ring', text: `waiting for ${waiters.size}` });
+      else if (lastResult)
+        node.status({
+          fill: lastResult.fill,
+          shape: lastResult.fill === 'green' ? 'dot' : 'ring',
+          text: lastResult.text,
+        });
     };
 
     // Completion tracking rides on the account's shared hub, subscribed only while needed.
@@ -267,7 +272,10 @@ export = function register(RED: RED): void {
           return;
         }
         // Many devices: one msg each, at most `concurrency` requests at a time; each failure
-        // reaches Catch with its own msg.
+        // reaches Catch with its own msg. Each copy gets its own name in msg.device, so the
+        // list there (if that is where it came from) is dropped first rather than deep-copied
+        // into every msg: 1,000 devices would mean 1,000,000 copied names.
+        delete msg.device;
         let next = 0;
         const worker = async () => {
           while (next < devices.length && !closed) {
