@@ -119,6 +119,7 @@ const covers = (outer: string, inner: string) => {
 export class EventHub {
   private readonly subs = new Set<Sub>();
   private readonly loops = new Map<string, PollLoop>();
+  private readonly stopping = new Set<Promise<void>>();
   private readonly seen: SeenWindow;
   private readonly parked: Map<string, Parked>;
   private state: HubState = { kind: 'polling' };
@@ -193,7 +194,7 @@ export class EventHub {
     this.subs.clear();
     const stopping = [...this.loops.values()].map((l) => l.stop());
     this.loops.clear();
-    await Promise.all(stopping);
+    await Promise.all([...stopping, ...this.stopping]);
   }
 
   /** Works out which loops should run, with what interval and limit, and starts/stops them. */
@@ -206,7 +207,9 @@ export class EventHub {
     for (const [key, loop] of this.loops) {
       if (!keys.includes(key)) {
         this.loops.delete(key);
-        void loop.stop();
+        // close() waits for this too: a delete still in flight must not outlive the client.
+        const stopping = loop.stop().finally(() => this.stopping.delete(stopping));
+        this.stopping.add(stopping);
       }
     }
     for (const key of keys) {
@@ -382,11 +385,13 @@ class PollLoop {
       if (this.stopped) return; // closed while fetching: nothing delivered, nothing deleted
       this.hub.dispatch(batch.Events);
       if (batch.Events.length > 0) {
-        this.deleteAbort = new AbortController();
-        this.deleting = this.client.deleteEvents(
-          { batchId: batch.BatchId },
-          { signal: this.deleteAbort.signal },
-        );
+        const signal = (this.deleteAbort = new AbortController()).signal;
+        this.deleting = (async () => {
+          // Node-RED delivers sent msgs on setImmediate: let it hand this batch on before the
+          // delete and the next fetch, so a fast queue cannot pile msgs up in memory.
+          await new Promise((resolve) => setImmediate(resolve));
+          await this.client.deleteEvents({ batchId: batch.BatchId }, { signal });
+        })();
         try {
           await this.deleting;
         } finally {
