@@ -404,7 +404,7 @@ export class JetstreamClient {
     else if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'ERR_BAD_RESPONSE')
       why = 'connection reset';
     else if (typeof code === 'string' && /CERT|SSL|TLS|SELF_SIGNED/i.test(code)) {
-      why = `TLS certificate not trusted (${code}); add the CA on the account if this endpoint uses a private CA`;
+      why = `TLS certificate not trusted (${code}); for a private CA, start Node-RED with NODE_EXTRA_CA_CERTS=<ca.pem>`;
     } else why = code ?? 'network error';
     return new JetstreamError('JETSTREAM_NETWORK', this.scrub(`${this.prefix(spec)}: ${why}`), {
       device: spec.device,
