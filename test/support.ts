@@ -70,9 +70,13 @@ export function collect(id: string): NodeMessage[] {
   return out;
 }
 
-/** All status objects a node has shown (the helper spies on node.status). */
+/** All status objects a node has shown (the helper's status spy sits on Node.prototype). */
 export function statuses(id: string): Array<{ fill?: string; shape?: string; text?: string }> {
-  return helper.getNode(id).status.args.map((a: unknown[]) => a[0]);
+  const node = helper.getNode(id);
+  const spy = node.status;
+  return spy.args
+    .filter((_: unknown, i: number) => spy.thisValues[i] === node)
+    .map((a: unknown[]) => a[0]);
 }
 
 /** Every log line of the runtime so far, as text. */
