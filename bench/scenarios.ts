@@ -2,12 +2,13 @@
 // embedded Node-RED runtime, the compared variants alternating in order over `runs` rounds.
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { PerformanceObserver, constants, performance } from 'node:perf_hooks';
+import v8 from 'node:v8';
 import { bareDrain, bareDrainDeliver, bareSync, readyMsgs, sendChunked } from './baselines';
 import { armCounter, benchState, type SourceNode } from './counter';
 import { ACCT, SOURCE, coreFlow, eventsFlow, sourceFlow, syncFlow } from './flows';
 import { REPO, startRuntime, type Runtime } from './runtime';
-import { startSim } from './sim';
+import { startSim, type SimHandle } from './sim';
 import { median, sleep } from './stats';
 
 export interface Options {
@@ -115,6 +116,29 @@ const msText = (ms: number) => `${Math.round(ms).toLocaleString('en-US')} ms`;
 
 // --- 1. events drain ------------------------------------------------------------------------
 
+/** Queues `n` events, deploys the listener: ms from `flows:started` to the n-th counted msg. */
+async function oursDrain(
+  sim: SimHandle,
+  rt: Runtime,
+  flow: ReturnType<typeof eventsFlow>,
+  n: number,
+  notes: string[],
+): Promise<number> {
+  const state = benchState();
+  await sim.clearEvents();
+  await sim.publishMany(n);
+  await sim.resetStats();
+  const reached = armCounter(n);
+  const { startedAt } = await deployWithAccount(rt, flow, notes);
+  await within(reached, WAIT_MS, `jetstream-events to emit ${n} events`);
+  const ms = state.lastAt - startedAt;
+  const errors = state.counts.err ?? 0;
+  await rt.clear();
+  if (errors) notes.push(`ours: ${errors} errors reached Catch`);
+  if (state.counts.out !== n) notes.push(`ours: counted ${state.counts.out} of ${n}`);
+  return ms;
+}
+
 export interface EventsSetup {
   latencyMs: number;
   /** msgs pass a core function node before the counter */
@@ -139,19 +163,8 @@ export async function eventsScenario(opts: Options, setup: EventsSetup): Promise
   const ours = (n: number): Variant => ({
     name: 'ours',
     run: async () => {
-      await sim.clearEvents();
-      await sim.publishMany(n);
-      await sim.resetStats();
-      const reached = armCounter(n);
-      const { startedAt } = await deployWithAccount(rt, listener, notes);
-      await within(reached, WAIT_MS, `jetstream-events to emit ${n} events`);
-      const ms = state.lastAt - startedAt;
-      const errors = state.counts.err ?? 0;
-      await rt.clear();
-      if (errors) notes.push(`ours: ${errors} errors reached Catch`);
-      const st = await sim.stats();
-      if (n === N) (requests.ours ??= []).push(st.requests);
-      if (state.counts.out !== n) notes.push(`ours: counted ${state.counts.out} of ${n}`);
+      const ms = await oursDrain(sim, rt, listener, n, notes);
+      if (n === N) (requests.ours ??= []).push((await sim.stats()).requests);
       return ms;
     },
   });
@@ -265,7 +278,13 @@ export async function eventsScenario(opts: Options, setup: EventsSetup): Promise
   const m = (k: string) => median(samples[k]);
   const oursText = `${evps(N, m('ours'))} (${msText(m('ours'))})`;
   const label = `events drain 50k, latency ${latencyMs} ms${viaFunction ? ', via a function node' : ''}`;
-  const row = (baseline: string, key: string, target: number | null, text = oursText): Row => {
+  const row = (
+    baseline: string,
+    key: string,
+    target: number | null,
+    text = oursText,
+    what = '',
+  ): Row => {
     const r = pairedRatio(samples[key], samples.ours);
     return {
       scenario: label,
@@ -273,7 +292,7 @@ export async function eventsScenario(opts: Options, setup: EventsSetup): Promise
       baseline,
       ratio: r,
       ratioMeaning: 'throughput',
-      target: target === null ? 'info' : `>= ${target}`,
+      target: target === null ? 'info' : `>= ${target}${what}`,
       pass: target === null ? null : r >= target,
     };
   };
@@ -284,22 +303,36 @@ export async function eventsScenario(opts: Options, setup: EventsSetup): Promise
       zero ? null : 0.8,
     ),
   ];
+  const dText = `(d) bare loop + the same msgs sent into the counter: ${evps(N, m('bareDeliver'))} (${msText(m('bareDeliver'))})`;
   if (zero) {
+    // The design judges the 0 ms target on (c). (d) is shown against the same 0.8 as a second,
+    // clearly labelled check: it isolates the package's own cost (see the note).
     rows.push(
       row(
         `(c) ready-made msgs into the same counter: ${evps(N, m('ready'))} (${msText(m('ready'))})`,
         'ready',
         0.8,
+        oursText,
+        ' (design target)',
       ),
+      row(dText, 'bareDeliver', 0.8, oursText, ' (package overhead, secondary)'),
     );
+    const c = pairedRatio(samples.ready, samples.ours);
+    const httpOnly = pairedRatio(samples.ready, samples.bare);
+    const zeroCost = pairedRatio(samples.ready, samples.bareDeliver);
+    const d = pairedRatio(samples.bareDeliver, samples.ours);
+    notes.push(
+      `0 ms target: judged on (c), as designed: ours ÷ (c) = ${c.toFixed(2)} (${c >= 0.8 ? 'met' : 'MISSED'}). ` +
+        `(c) does no HTTP. A package costing nothing is (d) (the same HTTP loop sending the same msgs into the same ` +
+        `nodes), and (d) ÷ (c) = ${zeroCost.toFixed(2)} (the HTTP loop alone, (a) ÷ (c) = ${httpOnly.toFixed(2)}): ` +
+        (zeroCost < 0.8
+          ? 'the (c) target is out of reach of any HTTP client here, whatever the package does. '
+          : 'a package costing nothing would meet it. ') +
+        `The package's own overhead, ours ÷ (d) = ${d.toFixed(2)} (${d >= 0.8 ? 'meets' : 'misses'} 0.8).`,
+    );
+  } else {
+    rows.push(row(dText, 'bareDeliver', null));
   }
-  rows.push(
-    row(
-      `(d) bare loop + the same msgs sent into the counter: ${evps(N, m('bareDeliver'))} (${msText(m('bareDeliver'))})`,
-      'bareDeliver',
-      null,
-    ),
-  );
   if (withCore) {
     rows.push(
       row(
@@ -330,10 +363,44 @@ export async function eventsScenario(opts: Options, setup: EventsSetup): Promise
   };
 }
 
+/** Drain rate of a 10,000-event backlog through jetstream-events at 0 and 3 ms latency. */
+export async function drain10kScenario(opts: Options): Promise<ScenarioResult> {
+  const N = 10_000;
+  const notes: string[] = [];
+  const sim = await startSim(opts.sim);
+  const rt = await startRuntime();
+  const flow = eventsFlow(sim.url, sim.accessKey, { limit: 512, interval: 10 });
+  const at = (latencyMs: number, n: number): Variant => ({
+    name: `latency ${latencyMs} ms`,
+    run: async () => {
+      await sim.setFaults({ latencyMs });
+      return oursDrain(sim, rt, flow, n, notes);
+    },
+  });
+  let samples: Record<string, number[]>;
+  try {
+    samples = await alternate([at(0, N), at(3, N)], [at(0, 2_000), at(3, 2_000)], opts.runs);
+  } finally {
+    await sim.close();
+  }
+  const rows: Row[] = [0, 3].map((lat) => {
+    const ms = median(samples[`latency ${lat} ms`]);
+    return {
+      scenario: `events drain 10k backlog, latency ${lat} ms`,
+      ours: `${evps(N, ms)} (${msText(ms)})`,
+      baseline: '(ours only, median of the runs)',
+      ratio: null,
+      ratioMeaning: '',
+      target: 'info',
+      pass: null,
+    };
+  });
+  return { name: 'drain10k', rows, samples, notes, nodeRedVersion: rt.version };
+}
+
 // --- 2. sync ---------------------------------------------------------------------------------
 
-export async function syncScenario(opts: Options): Promise<ScenarioResult> {
-  const D = 2_000;
+export async function syncScenario(opts: Options, D = 2_000): Promise<ScenarioResult> {
   const CONC = 8;
   const notes: string[] = [];
   const names = Array.from({ length: D }, (_, i) => `Cab-${String(i + 1).padStart(4, '0')}`);
@@ -347,7 +414,7 @@ export async function syncScenario(opts: Options): Promise<ScenarioResult> {
   const ours = (list: string[]): Variant => ({
     name: 'ours',
     run: async () => {
-      await deployWithAccount(rt, syncFlow(sim.url, sim.accessKey), notes);
+      await deployWithAccount(rt, syncFlow(sim.url, sim.accessKey, CONC), notes);
       await sim.resetStats();
       const src = rt.RED.nodes.getNode(SOURCE) as SourceNode;
       const reached = armCounter(list.length);
@@ -383,21 +450,23 @@ export async function syncScenario(opts: Options): Promise<ScenarioResult> {
   }
   maxInFlight = maxInFlight.slice(-opts.runs);
   notes.push(
-    `ours: simulator saw at most ${Math.max(...maxInFlight)} requests in flight (concurrency 8 expected)`,
+    `ours: simulator saw at most ${Math.max(...maxInFlight)} requests in flight (concurrency ${CONC} expected)`,
   );
   const r = pairedRatio(samples.bare, samples.ours);
   const rate = (ms: number) => `${Math.round((D * 1000) / ms).toLocaleString('en-US')} dev/s`;
+  // The design's target is for 2,000 devices; other sizes are reported for information.
+  const target = D === 2_000 ? 0.9 : null;
   return {
-    name: 'sync',
+    name: D === 2_000 ? 'sync' : `sync-${D}`,
     rows: [
       {
-        scenario: 'sync 2,000 devices, latency 2 ms, concurrency 8',
+        scenario: `sync ${D.toLocaleString('en-US')} devices, latency 2 ms, concurrency ${CONC}`,
         ours: `${rate(median(samples.ours))} (${msText(median(samples.ours))})`,
-        baseline: `bare axios, 8 workers: ${rate(median(samples.bare))} (${msText(median(samples.bare))})`,
+        baseline: `bare axios, ${CONC} workers: ${rate(median(samples.bare))} (${msText(median(samples.bare))})`,
         ratio: r,
         ratioMeaning: 'throughput',
-        target: '>= 0.9',
-        pass: r >= 0.9,
+        target: target === null ? 'info' : `>= ${target}`,
+        pass: target === null ? null : r >= target,
       },
     ],
     samples,
@@ -407,6 +476,17 @@ export async function syncScenario(opts: Options): Promise<ScenarioResult> {
 }
 
 // --- 3. memory --------------------------------------------------------------------------------
+
+/** One memory sample during the drain. */
+interface MemPoint {
+  rss: number;
+  heapTotal: number;
+  heapUsed: number;
+  /** memory outside the JS heap held by JS objects (Buffers: socket reads, response bodies) */
+  external: number;
+  newSpace: number;
+  oldSpace: number;
+}
 
 export async function memoryScenario(
   opts: Options,
@@ -439,24 +519,64 @@ export async function memoryScenario(
   }
   const idle = median(idleSamples);
   const idleHeap = mem().heapUsed;
+  const idleHeapTotal = mem().heapTotal;
+  const idleExternal = mem().external;
 
-  // Drain: 200k events queued before the deploy.
+  // Drain: 200k events queued before the deploy. Sampled every 20 ms: where the memory is
+  // (V8 young/old generation, Buffers). At each send: how many msgs wait in Node-RED's
+  // delivery queue (sent, not yet received by the counter).
   await rt.clear();
   await sim.publishMany(N);
-  let peak = mem().rss;
-  let peakHeap = mem().heapUsed;
-  const sampler = setInterval(() => {
+  let sent = 0;
+  let maxLag = 0;
+  const countSends = (id: string) => {
+    const node = rt.RED.nodes.getNode(id) as SourceNode;
+    const send = node.send.bind(node);
+    node.send = (msg) => {
+      sent += Array.isArray(msg) ? msg.length : 1;
+      maxLag = Math.max(maxLag, sent - (state.counts.out ?? 0));
+      send(msg);
+    };
+  };
+  const point = (): MemPoint => {
     const m = mem();
-    if (m.rss > peak) peak = m.rss;
-    if (m.heapUsed > peakHeap) peakHeap = m.heapUsed;
-  }, 50);
+    const space = (name: string) =>
+      v8.getHeapSpaceStatistics().find((x) => x.space_name === name)?.space_used_size ?? 0;
+    return {
+      rss: m.rss,
+      heapTotal: m.heapTotal,
+      heapUsed: m.heapUsed,
+      external: m.external,
+      newSpace: space('new_space'),
+      oldSpace: space('old_space'),
+    };
+  };
+  let peak = point();
+  let peakHeap = peak.heapUsed;
+  const gcs = { minor: 0, major: 0, ms: 0 };
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      const kind = (e as { detail?: { kind?: number } }).detail?.kind;
+      if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) gcs.major++;
+      else if (kind === constants.NODE_PERFORMANCE_GC_MINOR) gcs.minor++;
+      gcs.ms += e.duration;
+    }
+  });
+  obs.observe({ entryTypes: ['gc'] });
+  const sampler = setInterval(() => {
+    const p = point();
+    if (p.rss > peak.rss) peak = p;
+    if (p.heapUsed > peakHeap) peakHeap = p.heapUsed;
+  }, 20);
   const reached = armCounter(N);
   let startedAt: number;
   try {
     if (what === 'ours') {
       ({ startedAt } = await deployIt());
+      countSends('ev');
     } else {
       await deployIt();
+      countSends(SOURCE);
       startedAt = performance.now();
       const src = rt.RED.nodes.getNode(SOURCE) as SourceNode;
       await bareDrainDeliver(sim.url, sim.accessKey, N, 512, src);
@@ -464,6 +584,7 @@ export async function memoryScenario(
     await within(reached, WAIT_MS * 2, `${N} events to be counted`);
   } finally {
     clearInterval(sampler);
+    obs.disconnect();
   }
   const drainMs = state.lastAt - startedAt;
   const acct = rt.RED.nodes.getNode(ACCT) as AccountNode | null;
@@ -475,27 +596,40 @@ export async function memoryScenario(
   await rt.clear();
   const left = await sim.queueLength();
   await sim.close();
-  const growth = (peak - idle) / MB;
+  const growth = (peak.rss - idle) / MB;
   const f = (b: number) => (b / MB).toFixed(1);
   notes.push(
-    `idle RSS ${f(idle)} MB (heap ${f(idleHeap)} MB); peak RSS ${f(peak)} MB (peak heap ${f(peakHeap)} MB); RSS just after the drain ${f(after)} MB; heap after a forced GC ${f(retainedHeap)} MB`,
+    `idle RSS ${f(idle)} MB (heap ${f(idleHeap)} MB); peak RSS ${f(peak.rss)} MB (peak heap ${f(peakHeap)} MB); RSS just after the drain ${f(after)} MB; heap after a forced GC ${f(retainedHeap)} MB`,
+    `at the RSS peak: heap committed ${f(peak.heapTotal)} MB (idle ${f(idleHeapTotal)} MB), used ${f(peak.heapUsed)} MB (young generation ${f(peak.newSpace)} MB, old generation ${f(peak.oldSpace)} MB), Buffers (external) ${f(peak.external)} MB (idle ${f(idleExternal)} MB)`,
+    `GC during the drain: ${gcs.minor} scavenges, ${gcs.major} mark-compacts, ${Math.round(gcs.ms)} ms in all`,
+    `msgs waiting in Node-RED's delivery queue (sent, not yet received by the counter): at most ${maxLag.toLocaleString('en-US')} (${sent.toLocaleString('en-US')} sent)`,
     `drained ${N.toLocaleString('en-US')} events in ${msText(drainMs)} (${evps(N, drainMs)}); ${left} left in the queue after close`,
   );
   const samples = {
+    growthMB: [growth],
     idleRssMB: [idle / MB],
-    peakRssMB: [peak / MB],
+    peakRssMB: [peak.rss / MB],
     idleHeapMB: [idleHeap / MB],
     peakHeapMB: [peakHeap / MB],
+    idleHeapTotalMB: [idleHeapTotal / MB],
+    peakHeapTotalMB: [peak.heapTotal / MB],
+    peakOldSpaceMB: [peak.oldSpace / MB],
+    peakNewSpaceMB: [peak.newSpace / MB],
+    idleExternalMB: [idleExternal / MB],
+    peakExternalMB: [peak.external / MB],
     retainedHeapMB: [retainedHeap / MB],
+    maxQueuedMsgs: [maxLag],
+    majorGCs: [gcs.major],
     drainMs: [drainMs],
   };
+  const ours = `${growth.toFixed(1)} MB (idle ${(idle / MB).toFixed(0)} MB, peak ${(peak.rss / MB).toFixed(0)} MB)`;
   if (what === 'bare') {
     return {
       name: 'memory-baseline',
       rows: [
         {
           scenario: 'memory baseline: bare loop + msgs into Node-RED, 200k events',
-          ours: `${growth.toFixed(1)} MB (idle ${(idle / MB).toFixed(0)} MB, peak ${(peak / MB).toFixed(0)} MB)`,
+          ours,
           baseline: '(reference for the row above; no package code)',
           ratio: null,
           ratioMeaning: '',
@@ -513,7 +647,7 @@ export async function memoryScenario(
     rows: [
       {
         scenario: 'memory: peak RSS - idle, draining 200k events',
-        ours: `${growth.toFixed(1)} MB (idle ${(idle / MB).toFixed(0)} MB, peak ${(peak / MB).toFixed(0)} MB)`,
+        ours,
         baseline: 'idle runtime + listener, empty queue',
         ratio: null,
         ratioMeaning: '',

@@ -376,21 +376,25 @@ class PollLoop {
     try {
       this.fetch = new AbortController();
       const limit = this.limit;
-      const batch = await this.client.getEvents(
+      const { BatchId: batchId, Events: events } = await this.client.getEvents(
         limit,
         { type: this.filter.type || undefined, device: this.filter.device || undefined },
         { signal: this.fetch.signal },
       );
       this.fetch = null;
       if (this.stopped) return; // closed while fetching: nothing delivered, nothing deleted
-      this.hub.dispatch(batch.Events);
-      if (batch.Events.length > 0) {
+      this.hub.dispatch(events);
+      // Only the count is kept past this point: the parsed events can be collected while the
+      // delete is in flight (a fast drain otherwise promotes them all to the old generation).
+      const count = events.length;
+      events.length = 0;
+      if (count > 0) {
         const signal = (this.deleteAbort = new AbortController()).signal;
         this.deleting = (async () => {
           // Node-RED delivers sent msgs on setImmediate: let it hand this batch on before the
           // delete and the next fetch, so a fast queue cannot pile msgs up in memory.
           await new Promise((resolve) => setImmediate(resolve));
-          await this.client.deleteEvents({ batchId: batch.BatchId }, { signal });
+          await this.client.deleteEvents({ batchId }, { signal });
         })();
         try {
           await this.deleting;
@@ -402,7 +406,7 @@ class PollLoop {
       this.failures = 0;
       this.hub.report(this, { kind: 'polling' });
       // Drain: a full batch means more are waiting.
-      if (batch.Events.length >= limit || this.again) next = 0;
+      if (count >= limit || this.again) next = 0;
     } catch (e) {
       this.fetch = null;
       const err = e as JetstreamError;

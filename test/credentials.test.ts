@@ -17,10 +17,12 @@ import {
   statuses,
   stopHelper,
   until,
+  errorCode,
 } from './support';
 
 type Caught = NodeMessage & { error: { code?: string; message: string } };
-const code = (m: NodeMessage) => (m as Caught).error.code;
+// msg.error.code on Node-RED 4+, the message's first word on 3.x (see support.ts).
+const code = (m: NodeMessage) => errorCode(m);
 const text = (m: NodeMessage) => (m as Caught).error.message;
 
 const BADGES = ['04A1B2C3D4', '04A1B2C3D5', '04A1B2C3D6'];

@@ -21,6 +21,7 @@ import {
   statuses,
   stopHelper,
   until,
+  errorCode,
 } from './support';
 
 type Flow = Array<Record<string, unknown>>;
@@ -80,7 +81,8 @@ function fullLog(): string {
     .join('\n');
 }
 
-const code = (m: NodeMessage) => (m as Caught).error.code;
+// msg.error.code on Node-RED 4+, the message's first word on 3.x (see support.ts).
+const code = (m: NodeMessage) => errorCode(m);
 const text = (m: NodeMessage) => (m as Caught).error.message;
 const posts = (s: Simulator) => s.log.filter((r) => r.method === 'POST');
 

@@ -66,6 +66,7 @@ export = function register(RED: RED): void {
     let lastAt: Date | null = null;
     let state: HubState = { kind: 'polling' };
     let statusTimer: NodeJS.Timeout | null = null;
+    let closed = false;
 
     const showStatus = () => {
       statusTimer = null;
@@ -121,7 +122,7 @@ export = function register(RED: RED): void {
             };
             if (event.Device !== undefined) msg.device = event.Device;
             node.send(msg);
-            if (!statusTimer) statusTimer = setTimeout(showStatus, STATUS_EVERY_MS);
+            if (!statusTimer && !closed) statusTimer = setTimeout(showStatus, STATUS_EVERY_MS);
           },
           onState(next) {
             state = next;
@@ -136,6 +137,7 @@ export = function register(RED: RED): void {
     });
 
     this.on('close', (removed: boolean, done: () => void) => {
+      closed = true;
       cancelStart();
       subscription?.unsubscribe(!removed);
       if (statusTimer) clearTimeout(statusTimer);
