@@ -487,7 +487,7 @@ describe('jetstream-sync-credentials', function () {
         (done[0].payload as { CommandId: string }).CommandId,
         out.find((m) => m.device === 'Off-1')?.commandId,
       );
-      await until(() => statuses('w').at(-1)?.text === 'waiting for 1', 1000, 'waiting for 1');
+      await until(() => statuses('w').at(-1)?.text === 'queued Off-2', 1000, 'queued Off-2');
 
       s.setOnline('Off-2', true);
       await until(() => done.length === 2, 7000, 'second completion');
@@ -576,8 +576,8 @@ describe('jetstream-sync-credentials', function () {
       helper.getNode('w2').receive({ payload: 1, device: 'Off-2' });
       await until(
         () =>
-          statuses('w1').at(-1)?.text === 'waiting for 1' &&
-          statuses('w2').at(-1)?.text === 'waiting for 1',
+          statuses('w1').at(-1)?.text === 'queued Off-1' &&
+          statuses('w2').at(-1)?.text === 'queued Off-2',
         5000,
         'both waiting',
       );

@@ -44,6 +44,8 @@ const EARLY_COMPLETIONS = 1000;
 interface Waiter {
   msg: NodeMessage;
   timer: NodeJS.Timeout;
+  /** The device was offline: the command waits in Jetstream until it connects. */
+  queued: boolean;
 }
 
 export = function register(RED: RED): void {
@@ -78,10 +80,15 @@ export = function register(RED: RED): void {
           shape: 'dot',
           text: `${action === 'sync' ? 'syncing' : 'reading'} ${inFlight}`,
         });
-      // While completions are pending, a success is not the end of it: keep "waiting for N".
-      else if (waiters.size > 0 && lastResult?.fill !== 'red')
-        node.status({ fill: 'yellow', shape: 'ring', text: `waiting for ${waiters.size}` });
-      else if (lastResult)
+      // While completions are pending, a success is not the end of it: say who is awaited.
+      else if (waiters.size > 0 && lastResult?.fill !== 'red') {
+        const [only] = waiters.values();
+        const text =
+          waiters.size > 1
+            ? `waiting for ${waiters.size}`
+            : `${only.queued ? 'queued' : 'waiting for'} ${only.msg.device}`;
+        node.status({ fill: 'yellow', shape: 'ring', text });
+      } else if (lastResult)
         node.status({
           fill: lastResult.fill,
           shape: lastResult.fill === 'green' ? 'dot' : 'ring',
@@ -135,7 +142,7 @@ export = function register(RED: RED): void {
       needEvents();
     };
 
-    const startWait = (commandId: string, msg: NodeMessage) => {
+    const startWait = (commandId: string, msg: NodeMessage, queued: boolean) => {
       const seenAlready = early.get(commandId);
       const timer = setTimeout(
         () => {
@@ -151,7 +158,7 @@ export = function register(RED: RED): void {
         },
         Math.min(timeoutS * 1000, MAX_TIMER_MS),
       );
-      const waiter = { msg, timer };
+      const waiter = { msg, timer, queued };
       waiters.set(commandId, waiter);
       if (seenAlready) {
         early.delete(commandId);
@@ -198,7 +205,7 @@ export = function register(RED: RED): void {
           const second = RED.util.cloneMessage(msg);
           delete second.statusCode;
           send([msg, null]);
-          startWait(body.CommandId, second);
+          startWait(body.CommandId, second, body.Status === 'Queued');
         } else send(msg);
         showStatus(
           body.Status === 'Queued'
