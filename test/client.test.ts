@@ -1,18 +1,14 @@
 // lib/client against the simulator (and a few tiny loopback servers) over real HTTP.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { inspect } from 'node:util';
 
 import { JetstreamClient, parseRetryAfter, type ClientOptions } from '../lib/client';
 import { JetstreamError, type JetstreamErrorCode } from '../lib/errors';
 import type { Simulator } from '../lib/simulator';
-import { KEY, sim, sleep, until } from './support';
+import { KEY, selfSignedCert, sim, sleep, until } from './support';
 
 /** Every proxy-related variable proxy-from-env reads. */
 const PROXY_VARS = [
@@ -945,40 +941,12 @@ describe('JetstreamClient', function () {
   });
 
   describe('TLS', () => {
-    let dir: string;
     let cert: string;
     let key: string;
 
     before(function () {
       this.timeout(15_000);
-      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jetstream-client-tls-'));
-      execFileSync(
-        'openssl',
-        [
-          'req',
-          '-x509',
-          '-newkey',
-          'rsa:2048',
-          '-nodes',
-          '-keyout',
-          path.join(dir, 'key.pem'),
-          '-out',
-          path.join(dir, 'cert.pem'),
-          '-subj',
-          '/CN=localhost',
-          '-addext',
-          'subjectAltName=DNS:localhost,IP:127.0.0.1',
-          '-days',
-          '1',
-        ],
-        { stdio: 'ignore' },
-      );
-      cert = fs.readFileSync(path.join(dir, 'cert.pem'), 'utf8');
-      key = fs.readFileSync(path.join(dir, 'key.pem'), 'utf8');
-    });
-
-    after(() => {
-      fs.rmSync(dir, { recursive: true, force: true });
+      ({ key, cert } = selfSignedCert());
     });
 
     async function tlsServer(): Promise<{ srv: Loopback; hits: () => number }> {

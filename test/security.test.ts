@@ -2,15 +2,11 @@
 // helper), against the simulator (or a hand-made loopback server) over HTTP. The client-level
 // checks (redirects, proxies, path encoding, TLS options) live in client.test.ts.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import dns from 'node:dns';
-import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import type { Simulator } from '../lib/simulator';
 import type { NodeMessage } from '../lib/red';
 import {
@@ -21,6 +17,7 @@ import {
   helper,
   KEY,
   logText,
+  selfSignedCert,
   sim,
   sleep,
   startHelper,
@@ -579,40 +576,12 @@ describe('security and robustness in the runtime', function () {
   });
 
   describe('TLS', () => {
-    let dir: string;
     let tls: { key: string; cert: string };
 
     before(function () {
       this.timeout(15_000);
-      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jetstream-security-tls-'));
-      execFileSync(
-        'openssl',
-        [
-          'req',
-          '-x509',
-          '-newkey',
-          'rsa:2048',
-          '-nodes',
-          '-keyout',
-          path.join(dir, 'key.pem'),
-          '-out',
-          path.join(dir, 'cert.pem'),
-          '-subj',
-          '/CN=localhost',
-          '-addext',
-          'subjectAltName=IP:127.0.0.1',
-          '-days',
-          '1',
-        ],
-        { stdio: 'ignore' },
-      );
-      tls = {
-        key: fs.readFileSync(path.join(dir, 'key.pem'), 'utf8'),
-        cert: fs.readFileSync(path.join(dir, 'cert.pem'), 'utf8'),
-      };
+      tls = selfSignedCert();
     });
-    after(() => fs.rmSync(dir, { recursive: true, force: true }));
-
     it('a self-signed HTTPS endpoint: JETSTREAM_NETWORK naming the certificate, no request sent (verification stays on)', async () => {
       assert.equal(process.env.NODE_TLS_REJECT_UNAUTHORIZED, undefined);
       const fake = await fakeServer((_req, res) => json(res, 200, { CommandId: 'x' }), tls);

@@ -1,4 +1,7 @@
 // Shared pieces of the runtime tests: the nodes, the test helper, the simulator, waiting.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { startSimulator, type Simulator, type SimulatorOptions } from '../lib/simulator';
 import type { NodeMessage } from '../lib/red';
@@ -94,4 +97,23 @@ export function logText(): string {
 export function errorCode(msg: NodeMessage): string | undefined {
   const error = msg.error as { code?: string; message?: string } | undefined;
   return error?.code ?? /^(JETSTREAM_[A-Z_]+):/.exec(error?.message ?? '')?.[1];
+}
+
+/** A throw-away self-signed certificate for 127.0.0.1/localhost, made with openssl. */
+export function selfSignedCert(): { key: string; cert: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jetstream-tls-'));
+  try {
+    const keyFile = path.join(dir, 'key.pem');
+    const certFile = path.join(dir, 'cert.pem');
+    execFileSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile]
+        .concat(['-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'])
+        .concat(['-days', '1']),
+      { stdio: 'ignore' },
+    );
+    return { key: fs.readFileSync(keyFile, 'utf8'), cert: fs.readFileSync(certFile, 'utf8') };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
