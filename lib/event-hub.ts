@@ -106,6 +106,13 @@ interface Sub extends SubscriptionOptions {
   keys: string[];
 }
 
+const SEVERITY: Record<HubState['kind'], number> = {
+  polling: 0,
+  retrying: 1,
+  unauthorized: 2,
+  failed: 3,
+};
+
 const ANY = '';
 const keyOf = (type: string, device: string) => `${type}\u0000${device}`;
 const splitKey = (key: string) => key.split('\u0000') as [string, string];
@@ -120,6 +127,7 @@ export class EventHub {
   private readonly subs = new Set<Sub>();
   private readonly loops = new Map<string, PollLoop>();
   private readonly stopping = new Set<Promise<void>>();
+  private readonly failing = new Map<PollLoop, Exclude<HubState, { kind: 'polling' }>>();
   private readonly seen: SeenWindow;
   private readonly parked: Map<string, Parked>;
   private state: HubState = { kind: 'polling' };
@@ -207,6 +215,7 @@ export class EventHub {
     for (const [key, loop] of this.loops) {
       if (!keys.includes(key)) {
         this.loops.delete(key);
+        this.failing.delete(loop);
         // close() waits for this too: a delete still in flight must not outlive the client.
         const stopping = loop.stop().finally(() => this.stopping.delete(stopping));
         this.stopping.add(stopping);
@@ -277,10 +286,14 @@ export class EventHub {
   report(loop: PollLoop, state: HubState): void {
     if (this.closed || this.loops.get(loop.key) !== loop) return;
     const wasFailing = this.state.kind !== 'polling';
-    this.setState(state);
-    if (state.kind !== 'polling' && !wasFailing) {
-      const error = state.error;
-      for (const s of this.subs) s.onError?.(error);
+    if (state.kind === 'polling') this.failing.delete(loop);
+    else this.failing.set(loop, state);
+    // The account is as well as its worst loop: one healthy loop must not hide another's outage
+    // (nor make it count as a new one when it fails again).
+    const worst = [...this.failing.values()].sort((a, b) => SEVERITY[b.kind] - SEVERITY[a.kind])[0];
+    this.setState(worst ?? { kind: 'polling' });
+    if (worst && !wasFailing) {
+      for (const s of this.subs) s.onError?.(worst.error);
     }
   }
 
