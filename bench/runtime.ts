@@ -10,7 +10,10 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 
 export const REPO = path.resolve(__dirname, '..', '..');
-const PKG = 'node-red-contrib-jetstream-rfid';
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { installInto } = require(path.join(REPO, 'scripts', 'userdir.js')) as {
+  installInto(userDir: string): void;
+};
 
 export type FlowNode = { id: string; type: string; [k: string]: unknown };
 
@@ -71,8 +74,7 @@ export async function stopRuntime(): Promise<void> {
 export async function startRuntime(): Promise<Runtime> {
   if (started) return started;
   const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jetstream-bench-'));
-  fs.mkdirSync(path.join(userDir, 'node_modules'));
-  fs.symlinkSync(REPO, path.join(userDir, 'node_modules', PKG), 'dir');
+  installInto(userDir);
   const nodesDir = path.join(userDir, 'nodes');
   fs.mkdirSync(nodesDir);
   fs.writeFileSync(

@@ -18,7 +18,6 @@ import path from 'node:path';
 
 /** The repository root (the package that gets installed into the user dir). */
 export const REPO_ROOT = findRoot(__dirname);
-export const PACKAGE_NAME = 'node-red-contrib-jetstream-rfid';
 export const CREDENTIAL_SECRET = 'jetstream-e2e-credential-secret';
 
 function findRoot(from: string): string {
@@ -112,44 +111,31 @@ export interface NodeSetInfo {
   err?: string;
 }
 
-export function defaultSettings(port: number, logLevel: string): Record<string, unknown> {
+/** The shared user-dir helpers of scripts/userdir.js (plain JS: npm start uses them too). */
+interface UserDirHelpers {
+  installInto(userDir: string): void;
+  baseSettings(o: {
+    port: number;
+    credentialSecret: string;
+    logLevel?: string;
+  }): Record<string, unknown>;
+  writeSettings(userDir: string, settings: Record<string, unknown>): string;
+  adminRequest(
+    base: string,
+    method: string,
+    urlPath: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<unknown>;
+}
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const userdir = require(path.join(REPO_ROOT, 'scripts', 'userdir.js')) as UserDirHelpers;
+
+function defaultSettings(port: number, logLevel: string): Record<string, unknown> {
   return {
-    uiHost: '127.0.0.1',
-    uiPort: port,
-    flowFile: 'flows.json',
-    flowFilePretty: true,
-    credentialSecret: CREDENTIAL_SECRET,
-    telemetry: { enabled: false },
-    diagnostics: { enabled: false, ui: false },
-    runtimeState: { enabled: false, ui: false },
-    logging: { console: { level: logLevel, metrics: false, audit: false } },
-    editorTheme: { projects: { enabled: false }, tours: false },
-    functionExternalModules: false,
+    ...userdir.baseSettings({ port, credentialSecret: CREDENTIAL_SECRET, logLevel }),
     nodeCloseTimeout: 10_000,
   };
-}
-
-/** A user dir with a minimal package.json and the package symlinked into node_modules. */
-export function prepareUserDir(userDir: string): void {
-  fs.mkdirSync(path.join(userDir, 'node_modules'), { recursive: true });
-  const pkgFile = path.join(userDir, 'package.json');
-  if (!fs.existsSync(pkgFile)) {
-    fs.writeFileSync(
-      pkgFile,
-      JSON.stringify(
-        {
-          name: 'node-red-project',
-          version: '0.0.1',
-          private: true,
-          dependencies: { [PACKAGE_NAME]: `file:${REPO_ROOT}` },
-        },
-        null,
-        2,
-      ),
-    );
-  }
-  const link = path.join(userDir, 'node_modules', PACKAGE_NAME);
-  if (!fs.existsSync(link)) fs.symlinkSync(REPO_ROOT, link, 'dir');
 }
 
 /** A port that was free a moment ago on 127.0.0.1. */
@@ -179,15 +165,14 @@ export async function startNodeRed(opts: StartOptions = {}): Promise<NodeRed> {
   const tempDir = !opts.userDir;
   const userDir = opts.userDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'jetstream-e2e-'));
   if (tempDir && !opts.keepUserDir) tempDirs.add(userDir);
-  prepareUserDir(userDir);
+  userdir.installInto(userDir);
   const port = opts.port || (await freePort());
   const url = `http://127.0.0.1:${port}`;
   const settings = {
     ...defaultSettings(port, opts.logLevel ?? 'info'),
     ...(opts.settings ?? {}),
   };
-  const settingsFile = path.join(userDir, 'settings.js');
-  fs.writeFileSync(settingsFile, `module.exports = ${JSON.stringify(settings, null, 2)};\n`);
+  const settingsFile = userdir.writeSettings(userDir, settings);
 
   const redJs = path.join(REPO_ROOT, 'node_modules', 'node-red', 'red.js');
   const proc = spawn(
@@ -230,32 +215,12 @@ export async function startNodeRed(opts: StartOptions = {}): Promise<NodeRed> {
     }
   };
 
-  const api = async <T>(
+  const api = <T>(
     method: string,
     urlPath: string,
     body?: unknown,
     headers: Record<string, string> = {},
-  ): Promise<T> => {
-    const res = await fetch(url + urlPath, {
-      method,
-      headers: {
-        Accept: 'application/json',
-        ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
-        ...headers,
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    if (!res.ok) {
-      throw new Error(`${method} ${urlPath}: HTTP ${res.status} ${text.slice(0, 500)}`);
-    }
-    if (!text) return undefined as T;
-    try {
-      return JSON.parse(text) as T;
-    } catch {
-      return text as T;
-    }
-  };
+  ): Promise<T> => userdir.adminRequest(url, method, urlPath, body, headers) as Promise<T>;
 
   const red: NodeRed = {
     url,
